@@ -1,0 +1,1 @@
+"""Serving side of kerasnn: onnxruntime only, never Keras, torch, TensorFlow or JAX."""
