@@ -15,7 +15,7 @@ import math
 import keras
 from keras import ops
 
-__all__ = ["Linear", "Dropout", "BatchNorm1d"]
+__all__ = ["BatchNorm1d", "Dropout", "Linear"]
 
 
 def _check_probability(name, value):
@@ -165,11 +165,8 @@ class BatchNorm1d(keras.layers.Layer):
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
             raise ValueError(f"`eps` must be a positive number. Received: eps={eps!r}")
         self.eps = float(eps)
-        for name, value in (("affine", affine), ("track_running_stats", track_running_stats)):
-            if not isinstance(value, bool):
-                raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
-        self.affine = affine
-        self.track_running_stats = track_running_stats
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
         self.supports_masking = True
 
     def build(self, input_shape):
