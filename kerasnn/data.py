@@ -23,16 +23,16 @@ from kerasnn.errors import DataError
 from kerasnn.schema import CLASS_NAMES, FEATURE_NAMES, FEATURES, N_CLASSES, TARGET
 
 __all__ = [
-    "DEFAULT_DATA_PATH",
     "DATA_ENV_VAR",
+    "DEFAULT_DATA_PATH",
     "PhonePriceData",
-    "resolve_data_path",
-    "load_phone_prices",
-    "validate_frame",
-    "synthetic_phone_prices",
-    "stratified_split",
     "Standardizer",
     "file_sha256",
+    "load_phone_prices",
+    "resolve_data_path",
+    "stratified_split",
+    "synthetic_phone_prices",
+    "validate_frame",
 ]
 
 DATA_ENV_VAR = "KERASNN_DATA"
@@ -98,7 +98,8 @@ def load_phone_prices(path: str | os.PathLike, *, require_target: bool = True) -
     """
     path = Path(path)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        # header=None keeps duplicated names visible (pandas would rename them "x.1").
+        raw = pd.read_csv(path, dtype=str, header=None, keep_default_na=False, skipinitialspace=True)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except IsADirectoryError:
@@ -109,6 +110,7 @@ def load_phone_prices(path: str | os.PathLike, *, require_target: bool = True) -
         raise DataError(f"{path}: not a readable CSV file ({str(exc).strip()})") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    frame = raw.iloc[1:].set_axis(list(raw.iloc[0]), axis=1).reset_index(drop=True)
     x, y = validate_frame(frame, str(path), require_target=require_target)
     return PhonePriceData(x=x, y=y, source=str(path), sha256=file_sha256(path))
 
@@ -240,14 +242,14 @@ class Standardizer:
     scale: tuple[float, ...]
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> "Standardizer":
+    def fit(cls, x: np.ndarray) -> Standardizer:
         from sklearn.preprocessing import StandardScaler
 
         scaler = StandardScaler().fit(np.asarray(x, dtype=np.float64))
         return cls(tuple(float(v) for v in scaler.mean_), tuple(float(v) for v in scaler.scale_))
 
     @classmethod
-    def identity(cls, n_features: int = len(FEATURES)) -> "Standardizer":
+    def identity(cls, n_features: int = len(FEATURES)) -> Standardizer:
         return cls((0.0,) * n_features, (1.0,) * n_features)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
@@ -257,7 +259,7 @@ class Standardizer:
         return {"feature_names": list(FEATURE_NAMES), "mean": list(self.mean), "scale": list(self.scale)}
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "<standardizer>") -> "Standardizer":
+    def from_dict(cls, data: dict, source: str = "<standardizer>") -> Standardizer:
         try:
             names, mean, scale = data["feature_names"], data["mean"], data["scale"]
         except (KeyError, TypeError):

@@ -22,20 +22,20 @@ import json
 from dataclasses import asdict, dataclass
 
 __all__ = [
-    "Feature",
+    "CLASS_NAMES",
     "FEATURES",
     "FEATURE_NAMES",
-    "TARGET",
-    "CLASS_NAMES",
-    "N_FEATURES",
-    "N_CLASSES",
-    "SCHEMA_VERSION",
     "INPUT_NAME",
-    "OUTPUT_NAME",
     "MODEL_NAME",
-    "schema_dict",
-    "model_metadata",
+    "N_CLASSES",
+    "N_FEATURES",
+    "OUTPUT_NAME",
+    "SCHEMA_VERSION",
+    "TARGET",
+    "Feature",
     "feature",
+    "model_metadata",
+    "schema_dict",
 ]
 
 SCHEMA_VERSION = "1"
