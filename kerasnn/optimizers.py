@@ -33,7 +33,7 @@ import numbers
 import keras
 from keras import ops
 
-__all__ = ["SGD", "Momentum", "Adagrad", "RMSprop", "Adam", "AdamW"]
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Momentum", "RMSprop"]
 
 #: Apply updates with torch's multi-tensor ``_foreach`` kernels (torch backend only).
 _TORCH_FAST_PATH = keras.backend.backend() == "torch"
@@ -45,7 +45,7 @@ if keras.backend.backend() == "torch":
 # --------------------------------------------------------------------------- validation
 def _number(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"`{name}` must be a number, got {value!r}")
+        raise TypeError(f"`{name}` must be a number, got {value!r}")
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"`{name}` must be finite, got {value!r}")
@@ -135,7 +135,9 @@ class _TorchFaithfulOptimizer(keras.optimizers.Optimizer):
             return list(torch._foreach_add(grads, params, alpha=self.weight_decay))
         grads = list(grads)
         if idx:
-            new = torch._foreach_add([grads[i] for i in idx], [params[i] for i in idx], alpha=self.weight_decay)
+            new = torch._foreach_add(
+                [grads[i] for i in idx], [params[i] for i in idx], alpha=self.weight_decay
+            )
             for i, g in zip(idx, new):
                 grads[i] = g
         return grads
@@ -531,7 +533,9 @@ class Adam(_TorchFaithfulOptimizer):
 
     _decoupled = False
 
-    def __init__(self, learning_rate=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, **kwargs):
+    def __init__(
+        self, learning_rate=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, **kwargs
+    ):
         try:
             beta_1, beta_2 = betas
         except (TypeError, ValueError):
@@ -571,7 +575,9 @@ class Adam(_TorchFaithfulOptimizer):
         elif self._decays(variable):
             self.assign(
                 variable,
-                ops.multiply(variable, ops.subtract(1.0, ops.multiply(lr, ops.cast(self.weight_decay, dtype)))),
+                ops.multiply(
+                    variable, ops.subtract(1.0, ops.multiply(lr, ops.cast(self.weight_decay, dtype)))
+                ),
             )
         m = self.exp_avgs[index]
         v = self.exp_avg_sqs[index]

@@ -16,6 +16,7 @@ Use :func:`steps_per_epoch` to get ``steps_per_epoch`` from the data set and bat
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 
@@ -23,7 +24,7 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["StepLR", "MultiStepLR", "ExponentialLR", "steps_per_epoch"]
+__all__ = ["ExponentialLR", "MultiStepLR", "StepLR", "steps_per_epoch"]
 
 # Decays precomputed as torch's float64 chain; past this, gamma ** n in float32 (by then
 # an exponential schedule has usually decayed to nothing).
@@ -47,7 +48,7 @@ def steps_per_epoch(n_samples, batch_size):
 
 def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}")
+        raise TypeError(f"`{name}` must be an integer >= 1, got {value!r}")
     if value < 1:
         raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}")
     return int(value)
@@ -55,7 +56,7 @@ def _positive_int(value, name):
 
 def _finite_non_negative(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}")
+        raise TypeError(f"`{name}` must be a finite number >= 0, got {value!r}")
     value = float(value)
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}")
@@ -92,9 +93,7 @@ class _EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
         lr = ops.take(ops.convert_to_tensor(self._table), ops.minimum(n, size - 1))
         if self._bounded:
             return ops.cast(lr, dtype)
-        far = self.initial_learning_rate * ops.power(
-            ops.cast(self.gamma, "float32"), ops.cast(n, "float32")
-        )
+        far = self.initial_learning_rate * ops.power(ops.cast(self.gamma, "float32"), ops.cast(n, "float32"))
         return ops.cast(ops.where(n < size, lr, far), dtype)
 
     _bounded = False
@@ -153,14 +152,16 @@ class MultiStepLR(_EpochSchedule):
         try:
             milestones = list(milestones)
         except TypeError:
-            raise ValueError(f"`milestones` must be a sequence of epoch indices, got {milestones!r}") from None
+            raise TypeError(f"`milestones` must be a sequence of epoch indices, got {milestones!r}") from None
         if not milestones:
             raise ValueError("`milestones` must not be empty")
         for m in milestones:
-            if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 0:
-                raise ValueError(f"`milestones` must hold integers >= 0, got {milestones!r}")
+            if isinstance(m, bool) or not isinstance(m, numbers.Integral):
+                raise TypeError(f"`milestones` must hold integers, got {milestones!r}")
+            if m < 0:
+                raise ValueError(f"`milestones` must be >= 0, got {milestones!r}")
         milestones = [int(m) for m in milestones]
-        if any(b <= a for a, b in zip(milestones, milestones[1:])):
+        if any(b <= a for a, b in itertools.pairwise(milestones)):
             raise ValueError(f"`milestones` must be strictly increasing, got {milestones!r}")
         self.milestones = milestones
         self._milestones = np.asarray(milestones, dtype=np.int32)
