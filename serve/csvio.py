@@ -123,7 +123,7 @@ class CsvCodec:
         n_problems += int(bad.sum())
         extra, total = self.checker.problems(x, skip=bad, lines=lines)
         if problems or extra:
-            raise InputValidationError((problems + extra)[:MAX_REPORTED], n_problems + total)
+            raise InputValidationError(problems + extra, n_problems + total)
         return CsvTable(cells, x, lines)
 
     def _to_array(self, cells, lines, problems) -> tuple[np.ndarray, np.ndarray]:

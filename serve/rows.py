@@ -56,7 +56,7 @@ class RowParser:
             problems, count = self._structure_problems(rows)
             extra, total = self.checker.problems(x, skip=bad)
             if problems or extra:
-                raise InputValidationError((problems + extra)[:MAX_REPORTED], count + total)
+                raise InputValidationError(problems + extra, count + total)
         else:
             self.checker.check(x)
         return x
@@ -80,7 +80,7 @@ class RowParser:
             return None
 
     def _slow(self, rows: list) -> tuple[np.ndarray, np.ndarray]:
-        """Array with NaN for unusable cells, and the mask of those cells."""
+        """Array (0 where a cell is unusable) and the mask of the unusable cells."""
         x = np.zeros((len(rows), len(self.names)), dtype=np.float32)
         bad = np.zeros(x.shape, dtype=bool)
         for i, row in enumerate(rows):
