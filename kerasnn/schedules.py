@@ -78,7 +78,8 @@ class _EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.initial_learning_rate = _finite_non_negative(initial_learning_rate, "initial_learning_rate")
         self.gamma = _finite_non_negative(gamma, "gamma")
         self.steps_per_epoch = _positive_int(steps_per_epoch, "steps_per_epoch")
-        self._table = _torch_chain(self.initial_learning_rate, self.gamma, n_table).astype(np.float32)
+        with np.errstate(over="ignore"):  # gamma > 1 grows past float32 eventually, as in torch
+            self._table = _torch_chain(self.initial_learning_rate, self.gamma, n_table).astype(np.float32)
 
     def _decays(self, epoch):
         """Number of times torch has multiplied the learning rate by gamma by ``epoch``."""
