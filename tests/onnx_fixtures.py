@@ -15,10 +15,13 @@ Broken variants (each returns the path written): :func:`write_wrong_input_name`,
 :func:`write_missing_output`, :func:`write_not_onnx`, :func:`write_sha_mismatch`,
 :func:`write_no_sha_record`, :func:`write_no_metadata`, :func:`write_wrong_width`,
 :func:`write_fixed_batch`, :func:`write_double_input`.
+
+:func:`live_server` runs an ASGI app under a real uvicorn server on loopback for a test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 
@@ -211,3 +214,38 @@ EXAMPLE_ROWS = [
     [1821, 1, 1.2, 0, 13, 1, 44, 0.6, 141, 2, 14, 1208, 1212, 1411, 8, 2, 15, 1, 1, 0],
 ]
 EXAMPLE_TARGETS = [1, 2, 2, 1]
+
+
+@contextlib.contextmanager
+def live_server(app, *, loop: str = "asyncio"):
+    """Run ``app`` under a real uvicorn server on a free 127.0.0.1 port in a thread; yield its URL.
+
+    The socket is bound before the thread starts (no port race); the server is stopped and
+    the thread joined on exit.
+    """
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, loop=loop, http="httptools", log_level="warning", access_log=False,
+                            lifespan="on", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()
