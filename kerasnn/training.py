@@ -245,7 +245,10 @@ def load_run(run_dir: str | os.PathLike):
     """``(model, standardizer, metrics)`` from a run directory written by :func:`train`."""
     import keras
 
-    import kerasnn.models  # noqa: F401  (registers the classes the .keras file names)
+    # Register every class a saved, compiled model names (model, layers, loss, optimizer).
+    import kerasnn.losses
+    import kerasnn.models
+    import kerasnn.optimizers  # noqa: F401
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
