@@ -45,7 +45,9 @@ if keras.backend.backend() == "torch":
 # --------------------------------------------------------------------------- validation
 def _number(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a number, got {value!r}")
+        raise ValueError(  # noqa: TRY004 - bad arguments are ValueErrors throughout kerasnn
+            f"`{name}` must be a number, got {value!r}"
+        )
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"`{name}` must be finite, got {value!r}")

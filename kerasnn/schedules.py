@@ -48,7 +48,9 @@ def steps_per_epoch(n_samples, batch_size):
 
 def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer >= 1, got {value!r}")
+        raise ValueError(  # noqa: TRY004 - bad arguments are ValueErrors throughout kerasnn
+            f"`{name}` must be an integer >= 1, got {value!r}"
+        )
     if value < 1:
         raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}")
     return int(value)
@@ -56,7 +58,9 @@ def _positive_int(value, name):
 
 def _finite_non_negative(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a finite number >= 0, got {value!r}")
+        raise ValueError(  # noqa: TRY004 - bad arguments are ValueErrors throughout kerasnn
+            f"`{name}` must be a finite number >= 0, got {value!r}"
+        )
     value = float(value)
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}")
@@ -153,12 +157,16 @@ class MultiStepLR(_EpochSchedule):
         try:
             milestones = list(milestones)
         except TypeError:
-            raise TypeError(f"`milestones` must be a sequence of epoch indices, got {milestones!r}") from None
+            raise ValueError(
+                f"`milestones` must be a sequence of epoch indices, got {milestones!r}"
+            ) from None
         if not milestones:
             raise ValueError("`milestones` must not be empty")
         for m in milestones:
             if isinstance(m, bool) or not isinstance(m, numbers.Integral):
-                raise TypeError(f"`milestones` must hold integers, got {milestones!r}")
+                raise ValueError(  # noqa: TRY004 - bad arguments are ValueErrors throughout kerasnn
+                    f"`milestones` must hold integers, got {milestones!r}"
+                )
             if m < 0:
                 raise ValueError(f"`milestones` must be >= 0, got {milestones!r}")
         milestones = [int(m) for m in milestones]

@@ -446,8 +446,8 @@ def test_any_negative_or_non_finite_learning_rate_is_rejected(lr, cls):
         cls(lr)
 
 
-def test_wrong_types_raise_type_error():
-    with pytest.raises(TypeError, match="learning_rate"):
+def test_wrong_types_raise_value_error_naming_the_argument():
+    with pytest.raises(ValueError, match="learning_rate"):
         kopt.SGD("0.1")
-    with pytest.raises(TypeError, match="momentum"):
+    with pytest.raises(ValueError, match="momentum"):
         kopt.SGD(0.1, momentum=None)

@@ -155,8 +155,8 @@ def test_steps_per_epoch_counts_the_partial_batch_like_a_dataloader(n, batch):
         ((0, 8), "n_samples", ValueError),
         ((100, 0), "batch_size", ValueError),
         ((-5, 8), "n_samples", ValueError),
-        ((100.0, 8), "n_samples", TypeError),
-        ((100, True), "batch_size", TypeError),
+        ((100.0, 8), "n_samples", ValueError),
+        ((100, True), "batch_size", ValueError),
     ],
 )
 def test_steps_per_epoch_validates(args, name, error):
