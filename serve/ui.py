@@ -115,10 +115,10 @@ def _inputs(schema) -> list[gr.components.Component]:
                 made[f.name] = gr.Number(
                     value=round(mid) if f.kind == "int" else round(mid, 1),
                     label=f.label,
-                    info=f"{f.description}; training data {f.observed_min:g} to {f.observed_max:g}",
-                    minimum=f.valid_min, maximum=f.valid_max,
-                    precision=0 if f.kind == "int" else None,
-                    step=1 if f.kind == "int" else 0.1,
+                    info=f"{f.description}; training data {f.observed_min:g}-{f.observed_max:g}, "
+                         f"accepted {f.valid_min:g}-{f.valid_max:g}",
+                    minimum=f.valid_min, maximum=f.valid_max,  # Gradio refuses values outside
+                    step=1 if f.kind == "int" else 0.1,  # no rounding: a fraction is refused by name
                     elem_id=f"feature-{f.name}",
                 )
     with gr.Row():
