@@ -48,17 +48,26 @@ def create_app(settings: ServiceSettings | None = None, **overrides) -> FastAPI:
     )
     app.state.service = svc
     extras = OpenApiExtras()
-    app.include_router(routes_v2.build_router(svc, extras))
-    app.include_router(routes_predict.build_router(svc, extras))
+    fast_routes: dict = {}
+    app.include_router(routes_predict.build_router(svc, extras, fast_routes))
+    app.include_router(routes_v2.build_router(svc, extras, fast_routes))
     app.include_router(routes_ops.build_router(svc))
+    _hot_routes_first(app)
     extras.install(app)
     _install_error_handlers(app)
-    app.add_middleware(ServiceMiddleware, metrics=svc.metrics, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(ServiceMiddleware, metrics=svc.metrics, max_body_bytes=settings.max_body_bytes,
+                       fast_routes=fast_routes)
     if settings.ui:
         from .ui import mount_ui
 
         mount_ui(app, svc.predictor)
     return app
+
+
+def _hot_routes_first(app: FastAPI) -> None:
+    """Routes are matched in order: put the inference routes before docs and metadata."""
+    hot = ("/predict", "/v2/models/{model_name}/infer")
+    app.router.routes.sort(key=lambda r: 0 if getattr(r, "path", None) in hot else 1)
 
 
 def app_from_env() -> FastAPI:

@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from .csvio import TooManyRows, decode_csv_bytes
 from .middleware import BodyTooLarge
-from .responses import JSON_OPTIONS, error_response, prediction_records, validation_error_response
+from .responses import PredictionJson, error_response, validation_error_response
 from .schemas import ErrorBody, OpenApiExtras, PredictionOut, ValidationErrorBody, feature_row_model
 from .service import Service
 from .validation import InputValidationError, Problem
@@ -45,11 +45,12 @@ def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-def build_router(svc: Service, extras: OpenApiExtras) -> APIRouter:
-    """The prediction routes bound to ``svc``."""
+def build_router(svc: Service, extras: OpenApiExtras, fast_routes: dict | None = None) -> APIRouter:
+    """The prediction routes bound to ``svc``; ``POST /predict`` also goes into ``fast_routes``
+    (see :mod:`kerasnn.serve.middleware`)."""
     router = APIRouter(tags=["Prediction"])
     predictor, parser, codec, metrics = svc.predictor, svc.rows, svc.csv, svc.metrics
-    classes = svc.schema.classes
+    render = PredictionJson(svc.schema.classes)
     max_rows = svc.settings.max_rows
     row_ref = extras.ref(feature_row_model(svc.schema))
     errors = {
@@ -83,9 +84,11 @@ def build_router(svc: Service, extras: OpenApiExtras) -> APIRouter:
             return validation_error_response(exc)
         pred = predictor.predict(x, checked=True)
         metrics.observe_predictions("predict", pred.labels)
-        records = prediction_records(pred.probabilities, pred.labels, classes)
-        return Response(orjson.dumps(records[0] if single else records, option=JSON_OPTIONS), media_type=_JSON)
+        body = render.one(pred.probabilities, pred.labels) if single else render.many(pred.probabilities, pred.labels)
+        return Response(body, media_type=_JSON)
 
+    if fast_routes is not None:
+        fast_routes[("POST", "/predict")] = (predict, "/predict")
     router.add_api_route(
         "/predict", predict, methods=["POST"], response_model=PredictionOut | list[PredictionOut],
         responses=errors, summary="Predict from named features",
@@ -114,8 +117,7 @@ def build_router(svc: Service, extras: OpenApiExtras) -> APIRouter:
         pred = predictor.predict(table.x, checked=True)
         metrics.observe_predictions("predict_csv", pred.labels)
         if wants_json(request.headers.get("accept", "")):
-            records = prediction_records(pred.probabilities, pred.labels, classes)
-            return Response(orjson.dumps(records, option=JSON_OPTIONS), media_type=_JSON)
+            return Response(render.many(pred.probabilities, pred.labels), media_type=_JSON)
         return Response(codec.render(table.cells, pred.probabilities, pred.labels),
                         media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="predictions.csv"'})

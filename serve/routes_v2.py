@@ -58,8 +58,9 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     return out
 
 
-def build_router(svc: Service, extras: OpenApiExtras) -> APIRouter:
-    """The v2 routes bound to ``svc``."""
+def build_router(svc: Service, extras: OpenApiExtras, fast_routes: dict | None = None) -> APIRouter:
+    """The v2 routes bound to ``svc``; the infer routes of the served model also go into ``fast_routes``
+    (see :mod:`kerasnn.serve.middleware`)."""
     router = APIRouter(tags=["Open Inference Protocol v2"])
     schema = svc.schema
     name, version = svc.model_name, svc.model_version
@@ -168,6 +169,17 @@ def build_router(svc: Service, extras: OpenApiExtras) -> APIRouter:
     router.add_api_route("/v2/models/{model_name}/infer", plain, methods=["POST"], **infer_doc)
     router.add_api_route("/v2/models/{model_name}/versions/{model_version}/infer", versioned, methods=["POST"],
                          **infer_doc)
+    if fast_routes is not None:
+
+        async def fast_infer(request: Request) -> Response:
+            return await _infer(request, name, None)
+
+        async def fast_infer_versioned(request: Request) -> Response:
+            return await _infer(request, name, version)
+
+        fast_routes[("POST", f"/v2/models/{name}/infer")] = (fast_infer, "/v2/models/{model_name}/infer")
+        fast_routes[("POST", f"/v2/models/{name}/versions/{version}/infer")] = (
+            fast_infer_versioned, "/v2/models/{model_name}/versions/{model_version}/infer")
     return router
 
 

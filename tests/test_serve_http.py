@@ -352,3 +352,21 @@ def test_openapi_documents_the_typed_bodies(client):
     assert ram["minimum"] == 64 and ram["maximum"] == 32768 and "MB" in ram["description"]
     assert client.get("/docs").status_code == 200
     assert client.get("/model").json()["schema"]["classes"] == list(schema.CLASS_NAMES)
+
+
+@settings(max_examples=50, deadline=None)
+@given(classes=st.lists(st.text(min_size=1, max_size=6), min_size=2, max_size=5, unique=True),
+       n=st.integers(1, 6), seed=st.integers(0, 2**16))
+def test_fast_prediction_json_equals_the_plain_rendering(classes, n, seed):
+    from kerasnn.serve.responses import PredictionJson, prediction_records
+
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.ones(len(classes)), size=n).astype(np.float32)
+    probs[0, 0] = 1e-30  # tiny values keep their exponent form
+    labels = probs.argmax(1).astype(np.int64)
+    render = PredictionJson(tuple(classes))
+    expected = prediction_records(probs, labels, tuple(classes))
+    assert orjson.loads(render.many(probs, labels)) == orjson.loads(orjson.dumps(expected,
+                                                                                 option=orjson.OPT_SERIALIZE_NUMPY))
+    assert orjson.loads(render.one(probs, labels)) == orjson.loads(orjson.dumps(expected[0],
+                                                                                option=orjson.OPT_SERIALIZE_NUMPY))
