@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import itertools
 import json
 import os
 import socket
@@ -60,7 +61,7 @@ def write_onnx_mlp(path: Path, seed: int = 0) -> Path:
     inits += [numpy_helper.from_array(mean, "mean"), numpy_helper.from_array(scale, "scale")]
     nodes += [helper.make_node("Sub", [prev, "mean"], ["c"]), helper.make_node("Div", ["c", "scale"], ["h0"])]
     prev = "h0"
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         w = (rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32)
         inits += [numpy_helper.from_array(w, f"W{i}"), numpy_helper.from_array(np.zeros(b, np.float32), f"b{i}")]
         nodes += [helper.make_node("MatMul", [prev, f"W{i}"], [f"m{i}"]),
