@@ -14,7 +14,6 @@ from .validation import InputValidationError
 
 __all__ = [
     "JSON_OPTIONS",
-    "ApiError",
     "error_response",
     "json_response",
     "prediction_records",
@@ -22,15 +21,6 @@ __all__ = [
 ]
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
-
-
-class ApiError(Exception):
-    """A client error with an HTTP status; rendered as ``{"error": message}``."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def json_response(content: object, status: int = 200, headers: dict | None = None) -> Response:
