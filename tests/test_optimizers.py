@@ -451,3 +451,18 @@ def test_wrong_types_raise_value_error_naming_the_argument():
         kopt.SGD("0.1")
     with pytest.raises(ValueError, match="momentum"):
         kopt.SGD(0.1, momentum=None)
+
+
+def test_saved_model_restores_the_optimizer_and_its_state(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    schedule = schedules.StepLR(0.01, 1, 0.5, steps_per_epoch=2)
+    model.compile(optimizer=kopt.AdamW(schedule, amsgrad=True, weight_decay=0.1), loss="mse")
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    model.fit(x, np.ones((8, 2), "float32"), batch_size=4, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    restored = keras.saving.load_model(tmp_path / "m.keras")
+    assert type(restored.optimizer) is kopt.AdamW
+    assert isinstance(restored.optimizer._learning_rate, schedules.StepLR)
+    assert restored.optimizer.get_config() == model.optimizer.get_config()
+    for a, b in zip(restored.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(ops.convert_to_numpy(a), ops.convert_to_numpy(b))
