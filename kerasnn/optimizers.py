@@ -16,6 +16,9 @@ a velocity, decoupled weight decay, other defaults), these follow torch.
   ``exclude_from_weight_decay()`` still works and exempts variables from torch's decay.
 * Keras' other base options (``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``use_ema``,
   ``loss_scale_factor``, ``gradient_accumulation_steps``, ``name``) work as usual.
+* Step counts (Adam's ``t``, Adagrad's ``lr_decay``, SGD's first-step buffer) come from the
+  optimizer's iteration counter; torch counts per parameter. They agree whenever every
+  variable receives a gradient at every step (always in ``fit()`` on one model).
 
 Two implementations of each update sit side by side: ``update_step`` (one variable, in
 ``keras.ops``; used on TensorFlow and JAX, where the train step is compiled) and
