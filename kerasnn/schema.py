@@ -65,6 +65,8 @@ class Feature:
     observed_max: float
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"Feature name must be a non-empty string, got {self.name!r}")
         if self.kind not in FEATURE_KINDS:
             raise ValueError(f"Feature {self.name!r}: kind must be one of {FEATURE_KINDS}, got {self.kind!r}")
         if not (self.valid_min <= self.observed_min <= self.observed_max <= self.valid_max):
@@ -74,6 +76,24 @@ class Feature:
     def label(self) -> str:
         """Human label with the unit, e.g. ``"ram (MB)"``."""
         return f"{self.name} ({self.unit})" if self.unit else self.name
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> Feature:
+        """A Feature from one entry of :func:`schema_dict`'s ``features`` (e.g. read from a model).
+
+        ``unit`` and ``description`` default to empty, the observed range to the valid
+        one. Raises KeyError for a missing field, ValueError/TypeError for a bad one.
+        """
+        return cls(
+            name=doc["name"],
+            kind=doc["kind"],
+            unit=str(doc.get("unit", "")),
+            description=str(doc.get("description", "")),
+            valid_min=float(doc["valid_min"]),
+            valid_max=float(doc["valid_max"]),
+            observed_min=float(doc.get("observed_min", doc["valid_min"])),
+            observed_max=float(doc.get("observed_max", doc["valid_max"])),
+        )
 
 
 def _flag(name: str, description: str) -> Feature:

@@ -10,7 +10,8 @@ Contract
 - :meth:`ModelSchema.from_metadata` turns the ONNX ``metadata_props`` written by
   ``kerasnn.schema.model_metadata`` into the feature names, kinds, valid ranges and
   class names the service validates against. A served model carries its own schema:
-  nothing here reads ``kerasnn.schema``'s Python objects.
+  the :class:`kerasnn.schema.Feature` type (and its checks) comes from ``kerasnn.schema``,
+  every value comes from the model's metadata.
 
 Every refusal raises :class:`kerasnn.errors.ModelFileError` with a one-line message that
 starts with the file's path.
@@ -21,16 +22,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kerasnn.errors import ModelFileError
+from kerasnn.schema import Feature
 
-__all__ = ["SCHEMA_KEY", "FeatureSpec", "ModelSchema", "read_verified", "sha256_record_path"]
+__all__ = ["SCHEMA_KEY", "ModelSchema", "read_verified", "sha256_record_path"]
 
 SCHEMA_KEY = "kerasnn.schema"
 _RECORD_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
-_KINDS = ("int", "float", "flag")
 
 
 def sha256_record_path(path: Path) -> Path:
@@ -64,29 +65,10 @@ def read_verified(path: str | Path) -> bytes:
 
 
 @dataclass(frozen=True)
-class FeatureSpec:
-    """One input column as the model's metadata describes it."""
-
-    name: str
-    kind: str  # "int", "float" or "flag"
-    unit: str
-    description: str
-    valid_min: float
-    valid_max: float
-    observed_min: float
-    observed_max: float
-
-    @property
-    def label(self) -> str:
-        """Human label with the unit, e.g. ``"ram (MB)"``."""
-        return f"{self.name} ({self.unit})" if self.unit else self.name
-
-
-@dataclass(frozen=True)
 class ModelSchema:
     """What a model promises: input/output names, features (in input order) and classes."""
 
-    features: tuple[FeatureSpec, ...]
+    features: tuple[Feature, ...]
     classes: tuple[str, ...]
     target: str
     input_name: str
@@ -108,7 +90,7 @@ class ModelSchema:
     def as_dict(self) -> dict:
         """The schema as JSON-able data, in the layout of ``kerasnn.schema.schema_dict``."""
         return {
-            "features": [f.__dict__.copy() for f in self.features],
+            "features": [asdict(f) for f in self.features],
             "target": self.target,
             "classes": list(self.classes),
             "input": self.input_name,
@@ -127,7 +109,7 @@ class ModelSchema:
             raise refuse(f"no {SCHEMA_KEY!r} metadata: not a kerasnn phone-price export")
         try:
             doc = json.loads(raw)
-            features = tuple(_feature(f) for f in doc["features"])
+            features = tuple(Feature.from_dict(f) for f in doc["features"])
             classes = tuple(doc["classes"])
             target, input_name, output_name = doc["target"], doc["input"], doc["output"]
         except (ValueError, KeyError, TypeError) as exc:
@@ -148,23 +130,3 @@ class ModelSchema:
                 if copy != expected:
                     raise refuse(f"metadata {key!r} disagrees with {SCHEMA_KEY!r}")
         return cls(features, classes, target, input_name, output_name, dict(meta))
-
-
-def _feature(doc: dict) -> FeatureSpec:
-    spec = FeatureSpec(
-        name=doc["name"],
-        kind=doc["kind"],
-        unit=doc.get("unit", ""),
-        description=doc.get("description", ""),
-        valid_min=float(doc["valid_min"]),
-        valid_max=float(doc["valid_max"]),
-        observed_min=float(doc.get("observed_min", doc["valid_min"])),
-        observed_max=float(doc.get("observed_max", doc["valid_max"])),
-    )
-    if not isinstance(spec.name, str) or not spec.name:
-        raise ValueError(f"feature name must be a non-empty string, got {spec.name!r}")
-    if spec.kind not in _KINDS:
-        raise ValueError(f"feature {spec.name!r}: kind must be one of {_KINDS}, got {spec.kind!r}")
-    if not spec.valid_min <= spec.valid_max:
-        raise ValueError(f"feature {spec.name!r}: valid_min > valid_max")
-    return spec

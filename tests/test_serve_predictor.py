@@ -60,7 +60,7 @@ def test_metadata_with_other_ranges_is_what_gets_enforced(tmp_path):
     doc = schema.schema_dict()
     for f in doc["features"]:
         if f["name"] == "ram":
-            f["valid_max"] = 3000
+            f["valid_max"] = f["observed_max"] = 3000
     meta = fx.fixture_metadata()
     meta["kerasnn.schema"] = json.dumps(doc)
     pred = Predictor(fx.write_model(tmp_path / "narrow.onnx", metadata=meta))
