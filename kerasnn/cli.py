@@ -13,11 +13,13 @@ import os
 import sys
 from pathlib import Path
 
+from kerasnn.argtypes import fraction, positive_float, positive_int
 from kerasnn.errors import KerasnnError
 
 BACKENDS = ("torch", "tensorflow", "jax")
 BACKEND_PACKAGES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
 DEFAULT_MODEL = Path("models/phone_price.onnx")
+_positive_int = positive_int  # old private name, still imported by kerasnn.tuning_cli
 
 
 class UsageError(KerasnnError):
@@ -29,36 +31,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number strictly between 0 and 1, got {text!r}")
-    return value
 
 
 def _select_backend(name: str | None) -> str:
@@ -200,24 +172,24 @@ def build_parser() -> argparse.ArgumentParser:
     def data_options(p):
         p.add_argument("--data", metavar="PATH",
                        help="phone-price CSV (default: $KERASNN_DATA, else data/phone_price.csv)")
-        p.add_argument("--synthetic", type=_positive_int, metavar="N",
+        p.add_argument("--synthetic", type=positive_int, metavar="N",
                        help="use N generated schema-valid rows instead of a file (no real accuracy)")
         p.add_argument("--seed", type=int, default=0, help="seed for the split, weights and shuffling")
 
     train_p = sub.add_parser("train", help="train and evaluate the phone-price model; write a run directory")
     data_options(train_p)
     backend_option(train_p)
-    train_p.add_argument("--epochs", type=_positive_int, default=50)
-    train_p.add_argument("--batch-size", type=_positive_int, default=8)
-    train_p.add_argument("--lr", type=_positive_float, default=1e-4, help="learning rate (default 1e-4)")
+    train_p.add_argument("--epochs", type=positive_int, default=50)
+    train_p.add_argument("--batch-size", type=positive_int, default=8)
+    train_p.add_argument("--lr", type=positive_float, default=1e-4, help="learning rate (default 1e-4)")
     train_p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     train_p.add_argument("--weight-decay", type=float, default=None,
                          help="torch's weight_decay for the optimizer (default: torch's default)")
     train_p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
                          help="standardize features with statistics of the training part (default: on; "
                               "--no-standardize is the tutorial's raw-feature baseline)")
-    train_p.add_argument("--test-size", type=_fraction, default=0.2)
-    train_p.add_argument("--hidden", type=_positive_int, nargs="+", default=[128, 256], metavar="UNITS",
+    train_p.add_argument("--test-size", type=fraction, default=0.2)
+    train_p.add_argument("--hidden", type=positive_int, nargs="+", default=[128, 256], metavar="UNITS",
                          help="hidden layer widths (default: 128 256)")
     train_p.add_argument("--dropout", type=float, default=0.0)
     train_p.add_argument("--batch-norm", action="store_true")

@@ -23,6 +23,8 @@ import os
 import sys
 from pathlib import Path
 
+from kerasnn import argtypes
+from kerasnn.argtypes import positive_int
 from kerasnn.errors import KerasnnError
 
 __all__ = ["default_model_path", "register", "serve_command", "ui_command"]
@@ -35,32 +37,12 @@ def default_model_path() -> Path:
     return Path(os.environ.get("KERASNN_MODEL") or _DEFAULT_RELATIVE)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0 to 65535, got {value}")
-    return value
-
-
 def _common(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--model", type=Path, default=None,
                         help="ONNX model with its .sha256 record beside it "
                              "(default: $KERASNN_MODEL or models/phone_price.onnx in the current directory)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=_port, default=port, help=f"TCP port (default: {port})")
+    parser.add_argument("--port", type=argtypes.port, default=port, help=f"TCP port (default: {port})")
 
 
 def register(subparsers) -> None:
@@ -69,10 +51,10 @@ def register(subparsers) -> None:
         "serve", help="serve the ONNX model over HTTP (Open Inference Protocol v2, /predict, UI at /ui)",
         description="Serve the phone-price ONNX model with FastAPI + uvicorn. The model is verified first.")
     _common(serve, 8000)
-    serve.add_argument("--workers", type=_positive, default=1, help="uvicorn worker processes (default: 1)")
-    serve.add_argument("--threads", type=_positive, default=1,
+    serve.add_argument("--workers", type=positive_int, default=1, help="uvicorn worker processes (default: 1)")
+    serve.add_argument("--threads", type=positive_int, default=1,
                        help="onnxruntime intra-op threads per worker (default: 1)")
-    serve.add_argument("--max-rows", type=_positive, default=None,
+    serve.add_argument("--max-rows", type=positive_int, default=None,
                        help="largest batch per request (default: 10000)")
     serve.add_argument("--max-body-mb", type=float, default=10.0, help="request body cap in MB (default: 10)")
     serve.add_argument("--no-ui", action="store_true", help="do not mount the Gradio UI at /ui")
@@ -82,7 +64,7 @@ def register(subparsers) -> None:
     ui = subparsers.add_parser("ui", help="run the Gradio UI standalone",
                                description="Run the phone-price Gradio UI on its own (no HTTP API).")
     _common(ui, 7860)
-    ui.add_argument("--threads", type=_positive, default=1, help="onnxruntime intra-op threads (default: 1)")
+    ui.add_argument("--threads", type=positive_int, default=1, help="onnxruntime intra-op threads (default: 1)")
     ui.set_defaults(func=ui_command)
 
 
