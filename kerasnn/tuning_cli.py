@@ -76,6 +76,9 @@ def register(subparsers) -> None:
                         "--synthetic: tuning-scratch/<backend>)")
     p.add_argument("--final", action="store_true",
                    help="rebuild the shipped model from FINAL_CONFIG instead of running the ladder")
+    p.add_argument("--rescore-final", action="store_true",
+                   help="re-score only the shipped configuration in the existing ladder at --out "
+                        "(after FINAL_CONFIG changed) and rewrite its table, CSV and chart")
     p.add_argument("--model-out", default=str(DEFAULT_MODEL_OUT), metavar="PATH",
                    help=f"with --final: the ONNX file to write (default {DEFAULT_MODEL_OUT}); the "
                         "model card and calibration plot are written beside it")
@@ -93,6 +96,14 @@ def cmd_tune(args) -> int:
     backend = _select_backend(args.backend)
     if args.final:
         return _final(args, data, backend)
+    if args.rescore_final:
+        from kerasnn.tuning import rescore_final
+
+        out = Path(args.out) if args.out else DOCS_ROOT / backend
+        rescore_final(data, out, log=lambda line: print(line, flush=True))
+        if out.parent.resolve() == DOCS_ROOT.resolve():
+            print(f"wrote {write_summary(DOCS_ROOT)}")
+        return 0
     return _ladder(args, data, backend)
 
 
@@ -118,7 +129,10 @@ def _ladder(args, data, backend: str) -> int:
     settings = _settings(args)
     print(f"tuning ladder on {backend}: {data.source} ({len(data)} rows), {settings.folds}-fold CV, "
           f"search budget {settings.budget:.0f}s" + ("  [SYNTHETIC DATA]" if data.synthetic else ""), flush=True)
-    result = run_ladder(data, settings, log=lambda line: print(line, flush=True))
+    # Write what is measured after every row (marked PARTIAL) so a long run that is
+    # stopped still leaves its numbers; the last write is the complete ladder.
+    result = run_ladder(data, settings, log=lambda line: print(line, flush=True),
+                        on_progress=lambda partial: write_results(partial, out))
     paths = write_results(result, out)
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     if out.parent.resolve() == DOCS_ROOT.resolve():
