@@ -19,7 +19,6 @@ from kerasnn.errors import KerasnnError
 BACKENDS = ("torch", "tensorflow", "jax")
 BACKEND_PACKAGES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
 DEFAULT_MODEL = Path("models/phone_price.onnx")
-_positive_int = positive_int  # old private name, still imported by kerasnn.tuning_cli
 
 
 class UsageError(KerasnnError):
@@ -135,6 +134,7 @@ def cmd_export(args) -> int:
                 "data_source": Path(str(metrics.get("data_source", ""))).name,
                 "synthetic": "true" if metrics.get("synthetic") else "false",
                 "accuracy": metrics.get("accuracy"),
+                "accuracy_kind": f"held-out {metrics.get('config', {}).get('test_size', 0.2):.0%} stratified test split",
                 "training": metrics.get("config", {}),
                 "trained_backend": metrics.get("backend", ""),
             },

@@ -17,13 +17,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from kerasnn.atomic import atomic_path, write_text_atomic
 from kerasnn.errors import KerasnnError, OutputError
-from kerasnn.schema import INPUT_NAME, N_CLASSES, N_FEATURES, OUTPUT_NAME, model_metadata
+from kerasnn.schema import (
+    INPUT_NAME,
+    N_CLASSES,
+    N_FEATURES,
+    OUTPUT_NAME,
+    check_model_metadata,
+    model_metadata,
+)
 
 __all__ = [
     "PARITY_ATOL",
@@ -67,19 +74,8 @@ def write_sha256_record(onnx_path: str | os.PathLike) -> str:
     """Write ``<sha256>  <file name>`` beside ``onnx_path`` (atomically); return the digest."""
     onnx_path = Path(onnx_path)
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
-    _write_bytes_atomic(sha256_record_path(onnx_path), f"{digest}  {onnx_path.name}\n".encode())
+    write_text_atomic(sha256_record_path(onnx_path), f"{digest}  {onnx_path.name}\n")
     return digest
-
-
-def _write_bytes_atomic(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _rename_value(graph, old: str, new: str) -> None:
@@ -140,7 +136,9 @@ def export_onnx(model, standardizer, out: str | os.PathLike, *, sample_x: np.nda
 
     ``sample_x`` are raw feature rows used for the parity check (any number of rows;
     they are cycled up to 1000). ``metadata`` entries are added to the schema
-    metadata (see :func:`kerasnn.schema.model_metadata`). Returns a summary with the
+    metadata (see :func:`kerasnn.schema.model_metadata`) and must supply the
+    provenance keys of :data:`kerasnn.schema.REQUIRED_METADATA` that the export does not
+    fill itself (``data_sha256``, ``synthetic``, ``accuracy``, ``accuracy_kind``). Returns a summary with the
     sha256 and the largest parity difference. Nothing is written at ``out`` unless
     every check passes.
     """
@@ -154,12 +152,9 @@ def export_onnx(model, standardizer, out: str | os.PathLike, *, sample_x: np.nda
         raise OutputError(f"{out}: is a directory; give the .onnx file path")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".onnx", dir=out.parent)
-        os.close(fd)
     except OSError as exc:
         raise OutputError(f"{out.parent}: cannot write here ({exc.strerror})") from None
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(out, suffix=".onnx") as tmp:  # kept only if every check below passes
         wrapped = serving_model(model, standardizer)
         spec = keras.InputSpec(shape=(None, N_FEATURES), dtype="float32", name=INPUT_NAME)
         wrapped.export(str(tmp), format="onnx", input_signature=[spec], verbose=False,
@@ -179,13 +174,13 @@ def export_onnx(model, standardizer, out: str | os.PathLike, *, sample_x: np.nda
             standardizer_scale=list(standardizer.scale),
             **(metadata or {}),
         )
+        try:
+            check_model_metadata(props)
+        except ValueError as exc:
+            raise ExportError(str(exc)) from None
         onnx.helper.set_model_props(proto, props)
         _check_graph(proto)
         onnx.save(proto, str(tmp))
         max_diff = _check_parity(tmp, wrapped, np.asarray(sample_x, dtype=np.float32))
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     digest = write_sha256_record(out)
     return {"path": str(out), "sha256": digest, "max_abs_diff": max_diff, "backend": keras.backend.backend()}

@@ -30,9 +30,11 @@ __all__ = [
     "N_CLASSES",
     "N_FEATURES",
     "OUTPUT_NAME",
+    "REQUIRED_METADATA",
     "SCHEMA_VERSION",
     "TARGET",
     "Feature",
+    "check_model_metadata",
     "feature",
     "model_metadata",
     "schema_dict",
@@ -151,6 +153,14 @@ def schema_dict() -> dict:
     }
 
 
+#: Provenance every exported model carries beside the schema: where it was trained
+#: (``backend``, ``keras_version``, ``kerasnn_version``), on what (``data_sha256``,
+#: ``synthetic`` "true"/"false"), how well it did (``accuracy``, a number in [0, 1]) and how
+#: that number was measured (``accuracy_kind``, e.g. "held-out 20% test split").
+REQUIRED_METADATA = ("backend", "keras_version", "kerasnn_version", "data_sha256", "synthetic",
+                     "accuracy", "accuracy_kind")
+
+
 def model_metadata(**extra: object) -> dict[str, str]:
     """ONNX ``metadata_props`` for an exported phone-price model.
 
@@ -160,6 +170,8 @@ def model_metadata(**extra: object) -> dict[str, str]:
     - ``feature_names``, ``class_names``: JSON lists (convenience copies);
     - every keyword in ``extra`` (``backend``, ``data_sha256``, ``accuracy``, ...),
       JSON-encoded unless already a string.
+
+    An exported model must also pass :func:`check_model_metadata`.
     """
     meta = {
         "kerasnn.schema": json.dumps(schema_dict(), sort_keys=True),
@@ -169,3 +181,20 @@ def model_metadata(**extra: object) -> dict[str, str]:
     for key, value in extra.items():
         meta[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return meta
+
+
+def check_model_metadata(meta: dict[str, str]) -> None:
+    """Raise ``ValueError`` unless ``meta`` (string values, as in ONNX) carries every key
+    in :data:`REQUIRED_METADATA`, with ``synthetic`` "true" or "false" and ``accuracy``
+    a JSON number in [0, 1]. The message names the offending keys."""
+    missing = [key for key in REQUIRED_METADATA if key not in meta]
+    if missing:
+        raise ValueError(f"model metadata lacks {', '.join(missing)} (required: {', '.join(REQUIRED_METADATA)})")
+    if meta["synthetic"] not in ("true", "false"):
+        raise ValueError(f"model metadata synthetic must be 'true' or 'false', got {meta['synthetic']!r}")
+    try:
+        accuracy = json.loads(meta["accuracy"])
+    except (TypeError, json.JSONDecodeError):
+        accuracy = None
+    if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not 0 <= accuracy <= 1:
+        raise ValueError(f"model metadata accuracy must be a number in [0, 1], got {meta['accuracy']!r}")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasnn.atomic import default_mode, write_text_atomic
 from kerasnn.data import PhonePriceData, Standardizer, stratified_split
 from kerasnn.errors import ModelFileError, OutputError
 from kerasnn.schema import CLASS_NAMES
@@ -139,16 +140,7 @@ def evaluate_model(model, standardizer: Standardizer, x: np.ndarray, y: np.ndarr
 
 def write_json_atomic(path: Path, data) -> None:
     """Write JSON to ``path`` through a temporary file in the same directory."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _prepare_out_dir(out: Path) -> Path:
@@ -217,6 +209,7 @@ def train(data: PhonePriceData, config: TrainConfig, out: str | os.PathLike, *, 
             config={k: v for k, v in asdict(config).items() if k not in ("verbose", "extra")},
         )
         _write_run(tmp, model, standardizer, history.history, metrics)
+        os.chmod(tmp, default_mode(directory=True))  # mkdtemp made it 0700
         os.rename(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -17,7 +17,6 @@ Keras is imported only inside :func:`cmd_tune`, after the backend is selected.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -32,44 +31,24 @@ DEFAULT_MODEL_OUT = Path("models/phone_price.onnx")
 BACKENDS = ("torch", "tensorflow", "jax")
 
 
-def _nonneg_budget(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
-def _folds(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}")
-    return value
-
-
 def register(subparsers) -> None:
     """Add the ``tune`` subcommand to an argparse subparsers object."""
-    from kerasnn.cli import _positive_int
+    from kerasnn.argtypes import integer, positive_float, positive_int
 
     p = subparsers.add_parser("tune", help="run the tutorial's tuning ladder with cross-validation, "
                                            "or rebuild the shipped model (--final)")
     p.add_argument("--data", metavar="PATH",
                    help="phone-price CSV (default: $KERASNN_DATA, else data/phone_price.csv)")
-    p.add_argument("--synthetic", type=_positive_int, metavar="N",
+    p.add_argument("--synthetic", type=positive_int, metavar="N",
                    help="use N generated rows instead of a file (exercises the code; no real accuracy)")
     p.add_argument("--seed", type=int, default=0, help="seed of the folds, weights, shuffling and search")
     p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
-    p.add_argument("--folds", type=_folds, default=5, help="cross-validation folds (default 5; --quick: 2)")
+    p.add_argument("--folds", type=integer(2), default=5, help="cross-validation folds (default 5; --quick: 2)")
     p.add_argument("--quick", action="store_true",
                    help="CI-sized run: 2 folds, a few epochs, 3 search trials (numbers mean nothing)")
-    p.add_argument("--budget", type=_nonneg_budget, default=None, metavar="SECONDS",
+    p.add_argument("--budget", type=positive_float, default=None, metavar="SECONDS",
                    help="time budget of the rung-8 search (default 600; --quick: 20)")
-    p.add_argument("--trials", type=_positive_int, default=None,
+    p.add_argument("--trials", type=positive_int, default=None,
                    help="maximum search trials (default 60; --quick: 3)")
     p.add_argument("--out", metavar="DIR",
                    help="where the ladder results go (default docs/tuning/<backend>; --quick or "
@@ -146,7 +125,8 @@ def _ladder(args, data, backend: str) -> int:
 def write_summary(root: Path = DOCS_ROOT) -> Path:
     """Write ``root/README.md``: every backend's ladder (from ``root/<backend>/ladder.json``)
     side by side, one column per backend."""
-    from kerasnn.tuning import FINAL_CONFIG, _write_text_atomic
+    from kerasnn.atomic import write_text_atomic
+    from kerasnn.tuning import FINAL_CONFIG
 
     results = {}
     for backend in BACKENDS:
@@ -188,7 +168,7 @@ def write_summary(root: Path = DOCS_ROOT) -> Path:
     lines += _NOTES
     out = root / "README.md"
     root.mkdir(parents=True, exist_ok=True)
-    _write_text_atomic(out, "\n".join(lines) + "\n")
+    write_text_atomic(out, "\n".join(lines) + "\n")
     return out
 
 
@@ -340,6 +320,8 @@ def build_final(data, *, seed: int = 0, folds: int = 5, quick: bool = False, mod
         "trained_backend": keras.backend.backend(),
         "optimizer_source": optimizer_source(),
         "training": {**config.to_dict(), "final_epochs": epochs, "seed": seed, "n_rows": len(data)},
+        "accuracy": round(cv.mean, 6),
+        "accuracy_kind": f"mean {folds}-fold stratified cross-validated accuracy (seed {seed})",
         "cv_accuracy_mean": round(cv.mean, 6),
         "cv_accuracy_std": round(cv.std, 6),
         "cv_folds": folds,
@@ -354,9 +336,9 @@ def build_final(data, *, seed: int = 0, folds: int = 5, quick: bool = False, mod
     plot_reliability(cv.oof_proba, data.y, calib_png, 10,
                      title=f"out-of-fold reliability, {keras.backend.backend()} (ECE {ece:.4f})")
     card = model_out.with_suffix(".md")
-    from kerasnn.tuning import _write_text_atomic
+    from kerasnn.atomic import write_text_atomic
 
-    _write_text_atomic(card, _model_card(
+    write_text_atomic(card, _model_card(
         data=data, config=config, epochs=epochs, seed=seed, folds=folds, cv=cv, metrics=metrics, ece=ece,
         bins=reliability_bins(cv.oof_proba, data.y, 10), summary=summary, lr=lr_baseline, ladder=ladder,
         calib_png=calib_png.name, seconds=time.perf_counter() - started, quick=quick))

@@ -18,9 +18,9 @@ Unwritable destinations raise :class:`kerasnn.errors.OutputError` naming the pat
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
+from kerasnn.atomic import write_bytes_atomic
 from kerasnn.errors import OutputError
 
 from .modelfile import ModelSchema
@@ -90,17 +90,7 @@ def render_config_pbtxt(schema: ModelSchema, name: str, *, max_batch_size: int =
 def _atomic_write(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_bytes_atomic(path, data)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
 

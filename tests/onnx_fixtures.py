@@ -100,7 +100,7 @@ def build_model(*, input_name: str = schema.INPUT_NAME, output_name: str = schem
 def fixture_metadata(**override) -> dict[str, str]:
     """The metadata a real export carries, with ``backend="fixture"``."""
     extra = {"backend": "fixture", "keras_version": "0", "kerasnn_version": "0.1.0", "data_sha256": "0" * 64,
-                 "accuracy": 0.5, "synthetic": "true"}
+             "accuracy": 0.5, "accuracy_kind": "fixture", "synthetic": "true"}
     extra.update(override)
     return schema.model_metadata(**extra)
 

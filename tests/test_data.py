@@ -64,6 +64,19 @@ def test_model_metadata_round_trips_the_schema_as_json():
     assert meta["backend"] == "jax" and json.loads(meta["accuracy"]) == 0.9
 
 
+def test_model_metadata_check_names_what_is_wrong():
+    good = schema.model_metadata(backend="jax", keras_version="3", kerasnn_version="0.1.0", data_sha256="0" * 64,
+                                 synthetic="false", accuracy=0.97, accuracy_kind="5-fold CV")
+    schema.check_model_metadata(good)
+    with pytest.raises(ValueError, match="lacks data_sha256, accuracy_kind"):
+        schema.check_model_metadata({k: v for k, v in good.items() if k not in ("data_sha256", "accuracy_kind")})
+    with pytest.raises(ValueError, match="synthetic must be 'true' or 'false', got 'yes'"):
+        schema.check_model_metadata({**good, "synthetic": "yes"})
+    for bad in ("1.5", "-0.1", "true", "high", "null"):
+        with pytest.raises(ValueError, match="accuracy must be a number in"):
+            schema.check_model_metadata({**good, "accuracy": bad})
+
+
 def test_unknown_feature_lookup_names_it():
     with pytest.raises(KeyError, match="'screen_size'"):
         schema.feature("screen_size")

@@ -16,6 +16,7 @@ from kerasnn.training import TrainConfig, evaluate_model, iterations, load_run, 
 
 # Short, fast settings that still learn: the full tutorial recipe is 50 epochs at lr 1e-4.
 QUICK = {"epochs": 12, "batch_size": 16, "lr": 1e-3, "verbose": 0}
+PROVENANCE = {"accuracy": 0.5, "accuracy_kind": "test", "data_sha256": "0" * 64, "synthetic": "true"}
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +120,8 @@ def test_export_takes_raw_features_and_matches_keras(real_run, tmp_path, backend
     model, standardizer, _ = load_run(out)
     rows = synthetic_phone_prices(50, seed=4).x
     summary = export_onnx(model, standardizer, tmp_path / "m.onnx", sample_x=rows,
-                          metadata={"accuracy": metrics["accuracy"], "data_sha256": metrics["data_sha256"]})
+                          metadata={"accuracy": metrics["accuracy"], "accuracy_kind": "test split",
+                                    "data_sha256": metrics["data_sha256"], "synthetic": "false"})
     assert summary["max_abs_diff"] <= 1e-5 and summary["backend"] == backend
 
     proto = onnx.load(tmp_path / "m.onnx")
@@ -145,6 +147,17 @@ def test_export_takes_raw_features_and_matches_keras(real_run, tmp_path, backend
         np.testing.assert_array_equal(probs.argmax(axis=1), logits.argmax(axis=1))
 
 
+def test_export_refuses_a_model_without_its_provenance(real_run, tmp_path):
+    model, standardizer, _ = load_run(real_run[0])
+    rows = synthetic_phone_prices(10, seed=0).x
+    with pytest.raises(ExportError, match="lacks accuracy, accuracy_kind"):
+        export_onnx(model, standardizer, tmp_path / "m.onnx", sample_x=rows,
+                    metadata={"data_sha256": "0" * 64, "synthetic": "false"})
+    with pytest.raises(ExportError, match=r"accuracy must be a number in \[0, 1\], got '97.5'"):
+        export_onnx(model, standardizer, tmp_path / "m.onnx", sample_x=rows, metadata={**PROVENANCE, "accuracy": 97.5})
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_export_refuses_to_keep_a_model_that_differs_from_keras(real_run, tmp_path, monkeypatch):
     from kerasnn import export
 
@@ -159,5 +172,6 @@ def test_export_refuses_to_keep_a_model_that_differs_from_keras(real_run, tmp_pa
 
     monkeypatch.setattr(export, "serving_model", skewed_serving_model)
     with pytest.raises(ExportError, match=r"differs from Keras predict by 0\.001 at batch 1 .*not kept"):
-        export_onnx(model, standardizer, tmp_path / "m.onnx", sample_x=synthetic_phone_prices(10, seed=0).x)
+        export_onnx(model, standardizer, tmp_path / "m.onnx", sample_x=synthetic_phone_prices(10, seed=0).x,
+                    metadata=PROVENANCE)
     assert list(tmp_path.iterdir()) == []
