@@ -5,11 +5,13 @@ from __future__ import annotations
 import keras
 
 from kerasnn.layers import BatchNorm1d, Dropout, Linear
+from kerasnn.ordinal import CumulativeLogits
 from kerasnn.schema import N_CLASSES, N_FEATURES
 
-__all__ = ["TUTORIAL_HIDDEN_UNITS", "PhonePriceModel", "build_model"]
+__all__ = ["HEADS", "TUTORIAL_HIDDEN_UNITS", "PhonePriceModel", "build_model"]
 
 TUTORIAL_HIDDEN_UNITS = (128, 256)
+HEADS = ("softmax", "ordinal")
 
 
 @keras.saving.register_keras_serializable(package="kerasnn")
@@ -22,10 +24,15 @@ class PhonePriceModel(keras.Model):
     softmax: :class:`kerasnn.losses.CrossEntropyLoss` takes logits, as torch's does).
     With the defaults this is the tutorial's 20 -> 128 -> ReLU -> 256 -> ReLU -> 4.
 
+    ``head="ordinal"`` replaces that output layer with ``Linear(1)`` (one score per
+    row) and :class:`kerasnn.ordinal.CumulativeLogits`, whose class log-probabilities
+    take the place of the logits everywhere (loss, softmax, export).
+
     Args:
-        hidden_units: widths of the hidden layers, in order.
+        hidden_units: widths of the hidden layers, in order; empty for a linear model.
         dropout: dropout probability after each hidden activation (0 disables).
         batch_norm: insert :class:`kerasnn.layers.BatchNorm1d` in each hidden block.
+        head: ``"softmax"`` (the tutorial's) or ``"ordinal"``.
         input_dim, num_classes: the input width and the number of logits.
     """
 
@@ -34,13 +41,16 @@ class PhonePriceModel(keras.Model):
         hidden_units=TUTORIAL_HIDDEN_UNITS,
         dropout=0.0,
         batch_norm=False,
+        head="softmax",
         input_dim=N_FEATURES,
         num_classes=N_CLASSES,
         **kwargs,
     ):
         hidden_units = tuple(int(u) for u in hidden_units)
-        if not hidden_units or min(hidden_units) < 1:
-            raise ValueError(f"hidden_units must be a non-empty sequence of positive widths, got {hidden_units!r}")
+        if hidden_units and min(hidden_units) < 1:
+            raise ValueError(f"hidden_units must be positive widths, got {hidden_units!r}")
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if int(input_dim) < 1 or int(num_classes) < 2:
@@ -50,6 +60,7 @@ class PhonePriceModel(keras.Model):
         self.hidden_units = hidden_units
         self.dropout = float(dropout)
         self.batch_norm = bool(batch_norm)
+        self.head = head
         self.input_dim = int(input_dim)
         self.num_classes = int(num_classes)
         self.hidden_layers = []
@@ -61,7 +72,13 @@ class PhonePriceModel(keras.Model):
             if self.dropout > 0:
                 block.append(Dropout(self.dropout, name=f"dropout{i}"))
             self.hidden_layers.extend(block)
-        self.output_layer = Linear(self.num_classes, name=f"linear{len(hidden_units) + 1}")
+        output_name = f"linear{len(hidden_units) + 1}"
+        if head == "ordinal":
+            self.output_layer = Linear(1, name=output_name)
+            self.ordinal_layer = CumulativeLogits(self.num_classes, name="cumulative_logits")
+        else:
+            self.output_layer = Linear(self.num_classes, name=output_name)
+            self.ordinal_layer = None
         self.build((None, self.input_dim))
 
     def build(self, input_shape):
@@ -70,13 +87,18 @@ class PhonePriceModel(keras.Model):
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
         self.output_layer.build(shape)
+        if self.ordinal_layer is not None:
+            self.ordinal_layer.build(self.output_layer.compute_output_shape(shape))
         self.built = True
 
     def call(self, inputs, training=None):
         x = inputs
         for layer in self.hidden_layers:
             x = layer(x, training=training)
-        return self.output_layer(x)
+        x = self.output_layer(x)
+        if self.ordinal_layer is not None:
+            x = self.ordinal_layer(x)
+        return x
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_classes)
@@ -87,13 +109,15 @@ class PhonePriceModel(keras.Model):
             hidden_units=list(self.hidden_units),
             dropout=self.dropout,
             batch_norm=self.batch_norm,
+            head=self.head,
             input_dim=self.input_dim,
             num_classes=self.num_classes,
         )
         return config
 
 
-def build_model(hidden_units=TUTORIAL_HIDDEN_UNITS, dropout=0.0, batch_norm=False, seed=None) -> PhonePriceModel:
+def build_model(hidden_units=TUTORIAL_HIDDEN_UNITS, dropout=0.0, batch_norm=False, seed=None,
+                head="softmax") -> PhonePriceModel:
     """A :class:`PhonePriceModel`, its initial weights drawn from ``seed`` when given.
 
     ``seed`` seeds Keras' global generators (``keras.utils.set_random_seed``) before the
@@ -101,4 +125,4 @@ def build_model(hidden_units=TUTORIAL_HIDDEN_UNITS, dropout=0.0, batch_norm=Fals
     """
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
-    return PhonePriceModel(hidden_units=hidden_units, dropout=dropout, batch_norm=batch_norm)
+    return PhonePriceModel(hidden_units=hidden_units, dropout=dropout, batch_norm=batch_norm, head=head)

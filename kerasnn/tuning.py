@@ -37,13 +37,13 @@ import csv
 import io
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from kerasnn.atomic import write_text_atomic
 from kerasnn.data import PhonePriceData, Standardizer, stratified_split
 from kerasnn.errors import KerasnnError, OutputError
 
@@ -72,6 +72,7 @@ __all__ = [
 CSV_COLUMNS = ("rung", "technique", "accuracy_mean", "accuracy_std", "seconds")
 SCHEDULES = (None, "step", "multistep", "exponential")
 SEARCH_WIDTHS = (8, 16, 32, 64, 128, 256)  # narrow widths matter: the signal is near-linear
+HEADS = ("softmax", "ordinal")  # kerasnn.models.HEADS, repeated so that importing this module needs no keras
 
 
 class TuningError(KerasnnError, ValueError):
@@ -94,6 +95,7 @@ class TrialConfig:
     hidden_units: tuple[int, ...] = (128, 256)
     dropout: float = 0.0
     batch_norm: bool = False
+    head: str = "softmax"
     optimizer: str = "adam"
     lr: float = 1e-4
     weight_decay: float | None = None
@@ -123,6 +125,8 @@ class TrialConfig:
             raise TuningError(f"val_fraction must be strictly between 0 and 1, got {self.val_fraction!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise TuningError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.head not in HEADS:
+            raise TuningError(f"head must be one of {HEADS}, got {self.head!r}")
 
     def schedule_text(self) -> str:
         """The schedule as torch would be called, or "constant"."""
@@ -137,11 +141,13 @@ class TrialConfig:
     def describe(self) -> str:
         """A one-line human description (used in tables and logs)."""
         parts = ["std" if self.standardize else "raw",
-                 "-".join(str(u) for u in self.hidden_units)]
+                 "-".join(str(u) for u in self.hidden_units) or "no hidden layer"]
         if self.batch_norm:
             parts.append("BN")
         if self.dropout:
             parts.append(f"drop {self.dropout:g}")
+        if self.head != "softmax":
+            parts.append(f"{self.head} head")
         wd = "" if self.weight_decay is None else f" wd {self.weight_decay:g}"
         parts.append(f"{'AdamW' if self.optimizer == 'adamw' else self.optimizer.capitalize()} "
                      f"lr {self.lr:g}{wd}")
@@ -363,7 +369,7 @@ def fit_model(config: TrialConfig, x_fit: np.ndarray, y_fit: np.ndarray, x_val=N
 
     if (config.patience is None) != (x_val is None):
         raise TuningError("fit_model: give validation arrays exactly when config.patience is set")
-    model = build_model(config.hidden_units, config.dropout, config.batch_norm, seed=seed)
+    model = build_model(config.hidden_units, config.dropout, config.batch_norm, seed=seed, head=config.head)
     model.compile(optimizer=_optimizer(config, len(x_fit)), loss=CrossEntropyLoss(),
                   metrics=["accuracy"], **_compile_options())
     callbacks = []
@@ -732,17 +738,6 @@ def _csv_text(result: dict) -> str:
     return buf.getvalue()
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def plot_ladder(result: dict, path: Path) -> None:
     """Bar chart of every row's mean accuracy with std error bars; LR baselines as lines."""
     import matplotlib
@@ -786,8 +781,8 @@ def write_results(result: dict, out: str | os.PathLike) -> dict[str, Path]:
         raise OutputError(f"{out}: cannot create the output directory ({exc.strerror})") from None
     paths = {"md": out / "ladder.md", "csv": out / "ladder.csv", "png": out / "ladder.png",
              "json": out / "ladder.json"}
-    _write_text_atomic(paths["md"], markdown_table(result))
-    _write_text_atomic(paths["csv"], _csv_text(result))
+    write_text_atomic(paths["md"], markdown_table(result))
+    write_text_atomic(paths["csv"], _csv_text(result))
     plot_ladder(result, paths["png"])
     payload = {k: v for k, v in result.items() if k not in ("rows", "final", "baselines")}
     payload["rows"] = [asdict(r) for r in _all_rows(result)]

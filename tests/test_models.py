@@ -43,6 +43,24 @@ def test_dropout_is_active_only_in_training():
     assert not np.allclose(train_out, eval_a)
 
 
+def test_no_hidden_layer_is_multinomial_logistic_regression():
+    model = build_model(hidden_units=(), seed=0)
+    assert model.hidden_layers == [] and model.count_params() == 20 * 4 + 4
+    x = np.random.default_rng(0).normal(size=(3, 20)).astype("float32")
+    kernel, bias = model.get_weights()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), x @ kernel + bias, atol=1e-5)
+
+
+@pytest.mark.parametrize("hidden_units", [(), (16,)])
+def test_ordinal_head_scores_once_and_returns_class_log_probabilities(hidden_units):
+    model = build_model(hidden_units=hidden_units, head="ordinal", seed=0)
+    assert tuple(model.output_layer.kernel.shape)[1] == 1 and model.ordinal_layer.num_classes == 4
+    x = np.random.default_rng(1).normal(size=(7, 20)).astype("float32")
+    log_p = keras.ops.convert_to_numpy(model(x))
+    assert log_p.shape == (7, 4) and np.all(log_p <= 0)
+    np.testing.assert_allclose(np.exp(log_p).sum(axis=1), 1.0, atol=1e-5)
+
+
 def test_saved_model_round_trips_config_and_weights(tmp_path):
     model = build_model(hidden_units=(16, 8), dropout=0.1, batch_norm=True, seed=0)
     x = np.random.default_rng(0).normal(size=(6, 20)).astype("float32")
@@ -56,9 +74,20 @@ def test_saved_model_round_trips_config_and_weights(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"hidden_units": ()}, "hidden_units"), ({"hidden_units": (0,)}, "hidden_units"),
-     ({"dropout": 1.0}, "dropout"), ({"num_classes": 1}, "num_classes")],
+    [({"hidden_units": (0,)}, "hidden_units"), ({"hidden_units": (8, -1)}, "hidden_units"),
+     ({"dropout": 1.0}, "dropout"), ({"num_classes": 1}, "num_classes"), ({"head": "sigmoid"}, "head")],
 )
 def test_bad_arguments_name_the_argument(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PhonePriceModel(**kwargs)
+
+
+def test_saved_ordinal_model_round_trips(tmp_path):
+    model = build_model(hidden_units=(8,), head="ordinal", seed=0)
+    model.ordinal_layer.gaps.assign([0.3, -1.0])
+    x = np.random.default_rng(0).normal(size=(6, 20)).astype("float32")
+    expected = keras.ops.convert_to_numpy(model(x))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.head == "ordinal"
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), expected, atol=1e-6)
