@@ -35,10 +35,16 @@ class CumulativeLogits(keras.layers.Layer):
     log-likelihood, and a softmax after it (as in the exported ONNX graph) gives the
     class probabilities.
 
-    The thresholds are ``t_0 = first_threshold`` and ``t_k = t_{k-1} + softplus(gap_k)``,
-    so they stay ordered under any gradient step. The log of a difference of
-    sigmoids is computed without cancellation as
-    ``log sigmoid(b) + log sigmoid(-a) + log(-expm1(a - b))`` for ``a < b``.
+    The thresholds are ``t_0 = first_threshold`` and ``t_k = t_{k-1} + g_k`` with
+    ``g_k = softplus(gap_k) > 0``, so they stay ordered under any gradient step. The log
+    of a difference of sigmoids is computed without cancellation: with ``a = t_{k-1} - s``
+    and ``b = t_k - s = a + g_k``,
+
+        log P(y = k) = log sigmoid(b) + log sigmoid(-a) + log(1 - exp(-g_k))
+        log(1 - exp(-g)) = log tanh(g / 2) + softplus(-g)
+
+    (the last form instead of ``log(-expm1(-g))`` because ONNX has no Expm1 operator;
+    it is as accurate for small ``g``).
 
     Args:
         num_classes: number of ordered classes ``C`` (at least 2).
@@ -74,10 +80,11 @@ class CumulativeLogits(keras.layers.Layer):
         z = t - ops.cast(inputs, t.dtype)                    # [N, C-1]: t_k - s
         first = ops.log_sigmoid(z[:, :1])                    # log P(y = 0)
         last = ops.log_sigmoid(-z[:, -1:])                   # log P(y = C-1)
-        if self.num_classes == 2:
+        if self.gaps is None:
             return ops.concatenate([first, last], axis=1)
-        a, b = z[:, :-1], z[:, 1:]                           # a < b
-        middle = ops.log_sigmoid(b) + ops.log_sigmoid(-a) + ops.log(-ops.expm1(a - b))
+        g = ops.softplus(self.gaps)                          # t_k - t_{k-1} > 0
+        log_one_minus_exp = ops.log(ops.tanh(0.5 * g)) + ops.softplus(-g)
+        middle = ops.log_sigmoid(z[:, 1:]) + ops.log_sigmoid(-z[:, :-1]) + ops.expand_dims(log_one_minus_exp, 0)
         return ops.concatenate([first, middle, last], axis=1)
 
     def compute_output_shape(self, input_shape):

@@ -181,7 +181,7 @@ def _short(row: dict) -> str:
     """A backend-neutral label: the rung's title (each backend's pick is in its ladder.md)."""
     from kerasnn.tuning import RUNG_TITLES
 
-    if row["rung"] in ("2", "5", "6", "8"):
+    if row["rung"] in ("2", "5", "6", "8", "9"):
         return RUNG_TITLES[row["rung"]] + " (best; the pick differs per backend, see ladder.md)"
     return row["technique"]
 
@@ -375,6 +375,8 @@ def _classes_used(config) -> str:
         names.append("BatchNorm1d")
     if config.dropout:
         names.append("Dropout")
+    if config.head == "ordinal":
+        names.append("CumulativeLogits")
     names += ["CrossEntropyLoss", "AdamW" if config.optimizer == "adamw" else config.optimizer]
     if config.schedule:
         names.append(config.schedule_text().split("(")[0])
@@ -406,7 +408,7 @@ def _model_card(*, data, config, epochs, seed, folds, cv, metrics, ece, bins, su
         "(`kerasnn.schema.FEATURE_NAMES`); output `probabilities`: float32 [batch, 4] "
         "(low, medium, high, very high cost). Standardization and softmax are inside the graph."),
         (f"- Trained with Keras {keras.__version__} on the **{backend}** backend with kerasnn's "
-        f"torch-faithful classes ({_classes_used(config)}). onnxruntime "
+        f"classes ({_classes_used(config)}). onnxruntime "
         f"reproduces Keras predict to {summary['max_abs_diff']:.2g} (checked at export)."),
         "",
         "## Data",
@@ -420,15 +422,17 @@ def _model_card(*, data, config, epochs, seed, folds, cv, metrics, ece, bins, su
         "",
         f"- {config.describe()}",
         f"- Hyperparameters: `{json.dumps(config.to_dict(), sort_keys=True)}`",
-        (f"- Final fit: all {len(data)} rows, standardizer fitted on them, {epochs} epochs (the median "
-        f"best epoch of the {folds} cross-validation folds' early stopping), seed {seed}, no validation "
-        "split."),
+        (f"- Final fit: all {len(data)} rows, standardizer fitted on them, {epochs} epochs "
+        + (f"(the median best epoch of the {folds} cross-validation folds' early stopping)" if config.patience
+           else "(the configuration's fixed length)")
+        + f", seed {seed}, no validation split."),
         (f"- Reproduce: `kerasnn tune --final --backend {backend} --seed {seed}` (same backend and seed give "
         "the same ONNX predictions to 1e-6). Chosen by the tuning ladder (`docs/tuning/README.md`)."),
         "",
         "## Cross-validated accuracy",
         "",
-        f"{folds}-fold stratified CV (shuffle, seed {seed}), scaler and early-stopping split inside "
+        f"{folds}-fold stratified CV (shuffle, seed {seed}), scaler"
+        + (" and early-stopping split" if config.patience else "") + " fitted inside "
         f"each fold's training part: **{cv.mean:.4f} ± {cv.std:.4f}** (folds: "
         + ", ".join(f"{a:.4f}" for a in cv.fold_accuracy)
         + f"). StandardScaler + LogisticRegression(C=100) on the same folds: {lr.mean:.4f} ± {lr.std:.4f}.",

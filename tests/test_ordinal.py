@@ -93,3 +93,27 @@ def test_bad_num_classes_names_the_argument(bad):
 def test_a_score_wider_than_one_is_refused():
     with pytest.raises(ValueError, match=r"score of shape \[N, 1\]"):
         CumulativeLogits(4).build((None, 3))
+
+
+def test_an_ordinal_model_exports_to_onnx_on_this_backend(tmp_path, backend):
+    import onnxruntime as ort
+
+    from kerasnn.data import Standardizer, synthetic_phone_prices
+    from kerasnn.export import export_onnx
+    from kerasnn.models import build_model
+    from kerasnn.schema import INPUT_NAME
+
+    model = build_model((), head="ordinal", seed=0)
+    model.ordinal_layer.gaps.assign([-3.0, 0.5])  # one narrow gap: the log(1 - exp(-g)) term matters
+    rows = synthetic_phone_prices(300, seed=2).x
+    standardizer = Standardizer.fit(rows)
+    summary = export_onnx(model, standardizer, tmp_path / "m.onnx", sample_x=rows,
+                          metadata={"accuracy": 0.5, "accuracy_kind": "untrained", "data_sha256": "",
+                                    "synthetic": "true"})
+    assert summary["max_abs_diff"] <= 1e-5 and summary["backend"] == backend
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    (probs,) = session.run(None, {INPUT_NAME: rows[:50]})
+    scores = standardizer.transform(rows[:50]) @ model.output_layer.get_weights()[0][:, 0] \
+        + model.output_layer.get_weights()[1][0]
+    thresholds = keras.ops.convert_to_numpy(model.ordinal_layer.thresholds()).astype(np.float64)
+    np.testing.assert_allclose(probs, reference_probabilities(scores.astype(np.float64), thresholds), atol=1e-5)

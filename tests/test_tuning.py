@@ -136,7 +136,8 @@ def test_quick_ladder_end_to_end(real_data_path, tmp_path, backend):
     assert _run_tune(["--quick", "--data", str(real_data_path), "--out", str(out), "--budget", "30"]) == 0
     table = (out / "ladder.md").read_text()
     rungs = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")][1:]
-    for rung in ["0", "1", "2a", "2b", "2c", "2", "3", "4", "5a", "5", "6a", "6b", "6c", "6", "7", "8", "final",
+    for rung in ["0", "1", "2a", "2b", "2c", "2", "3", "4", "5a", "5", "6a", "6b", "6c", "6", "7", "8", "9a", "9b", "9",
+                 "final",
                  "LR C=100", "LR C=1"]:
         assert rung in rungs, f"rung {rung} missing from the table"
     assert f"Backend **{backend}**" in table
@@ -154,7 +155,7 @@ def test_quick_ladder_end_to_end(real_data_path, tmp_path, backend):
     assert (out / "ladder.png").read_bytes()[:8] == PNG_MAGIC
     payload = json.loads((out / "ladder.json").read_text())
     assert payload["backend"] == backend and payload["optimizer_source"] == "kerasnn"
-    assert set(payload["kept_rungs"]) <= {"1", "2", "3", "4", "5", "6", "7", "8"}
+    assert set(payload["kept_rungs"]) <= {"1", "2", "3", "4", "5", "6", "7", "8", "9"}
 
 
 def test_final_build_is_deterministic(tmp_path):
