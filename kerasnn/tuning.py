@@ -588,6 +588,11 @@ def run_ladder(data: PhonePriceData, settings: LadderSettings, log=print, on_pro
                                                  fold_accuracy=r.fold_accuracy)
         log(f"LR C={C:g}: {r.mean:.4f} +- {r.std:.4f}")
 
+    # The shipped configuration first: it is fixed, and a long run stopped early still has it.
+    final = FINAL_CONFIG if not settings.quick else replace(FINAL_CONFIG, epochs=settings.max_epochs,
+                                                            patience=settings.patience)
+    score("final", "shipped configuration (kerasnn.tuning.FINAL_CONFIG)", final)
+
     def ep(n: int) -> int:
         return settings.epochs(n)
 
@@ -704,10 +709,6 @@ def run_ladder(data: PhonePriceData, settings: LadderSettings, log=print, on_pro
     rows.append(row9)
     current = consider(row9, best9[1], current)
 
-    # The shipped configuration, scored on the same folds (same recipe on every backend).
-    final = FINAL_CONFIG if not settings.quick else replace(FINAL_CONFIG, epochs=settings.max_epochs,
-                                                            patience=settings.patience)
-    score("final", "shipped configuration (kerasnn.tuning.FINAL_CONFIG)", final)
 
     state["current"] = current
     state["trials"] = len(study.trials)
