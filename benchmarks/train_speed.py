@@ -2,8 +2,9 @@
 
 Recipe: 20-128-256-4 MLP, cross-entropy on logits, Adam lr=1e-4, batch 8, standardized
 features, 80% of the 1600 real rows (synthetic rows of the same size when the data is
-not found, and it says so). Both run in the same process, alternating, with one
-thread for torch; each figure is the median epoch time after a warm-up epoch.
+not found, and it says so). All variants run in the same process, one after the other,
+with one thread for torch; each figure is the median epoch time after the first (warm-up,
+compilation) epoch. Run it on a quiet machine: the variants do not share the noise.
 
     python benchmarks/train_speed.py               # all three backends, one subprocess each
     KERAS_BACKEND=jax python benchmarks/train_speed.py --one --epochs 5

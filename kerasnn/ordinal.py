@@ -38,7 +38,7 @@ class CumulativeLogits(keras.layers.Layer):
     The thresholds are ``t_0 = first_threshold`` and ``t_k = t_{k-1} + g_k`` with
     ``g_k = softplus(gap_k) > 0``, so they stay ordered under any gradient step. The log
     of a difference of sigmoids is computed without cancellation: with ``a = t_{k-1} - s``
-    and ``b = t_k - s = a + g_k``,
+    and ``b = t_k - s = a + g_k``::
 
         log P(y = k) = log sigmoid(b) + log sigmoid(-a) + log(1 - exp(-g_k))
         log(1 - exp(-g)) = log tanh(g / 2) + softplus(-g)

@@ -700,7 +700,8 @@ def run_ladder(data: PhonePriceData, settings: LadderSettings, log=print, on_pro
     best9 = None
     for label, units, what in (("9a", current[0].hidden_units, "on the carried network"),
                                ("9b", (), "with no hidden layer (ordinal logistic regression)")):
-        cfg = replace(current[0], head="ordinal", hidden_units=units, batch_norm=current[0].batch_norm and bool(units))
+        cfg = replace(current[0], head="ordinal", hidden_units=units,  # no hidden layer: nothing to normalise or drop
+                      batch_norm=current[0].batch_norm and bool(units), dropout=current[0].dropout if units else 0.0)
         r = score(label, f"{RUNG_TITLES['9']}: {what}", cfg)
         if best9 is None or r.mean > best9[0].mean:
             best9 = (r, cfg)
