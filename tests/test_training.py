@@ -2,12 +2,14 @@
 
 import csv
 import json
+import stat
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 
+from kerasnn.atomic import default_mode
 from kerasnn.data import load_phone_prices, synthetic_phone_prices
 from kerasnn.errors import ModelFileError, OutputError
 from kerasnn.export import ExportError, export_onnx, sha256_record_path
@@ -50,6 +52,10 @@ def test_short_run_on_real_data_learns_and_writes_a_whole_run_dir(real_run, back
     assert {"epoch", "loss", "accuracy", "test_loss", "test_accuracy"} <= set(rows[0])
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Readable by others as if made with mkdir/open (temporary files and dirs start private).
+    assert stat.S_IMODE(out.stat().st_mode) == default_mode(directory=True)
+    for name in ("metrics.json", "standardizer.json", "report.png"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == default_mode(), name
 
 
 def test_saved_run_re_evaluates_to_the_same_accuracy(real_run, real_data_path):
