@@ -10,7 +10,7 @@ import pytest
 
 from kerasnn.calibration import expected_calibration_error, reliability_bins
 from kerasnn.data import load_phone_prices, synthetic_phone_prices
-from kerasnn.tuning import CSV_COLUMNS, TrialConfig, cv_folds, fold_parts
+from kerasnn.tuning import CSV_COLUMNS, TrialConfig, TuningError, cv_folds, fold_parts
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -34,7 +34,6 @@ def test_cv_folds_partition_stratified_and_seeded():
 
 
 def test_cv_folds_rejects_bad_folds():
-    from kerasnn.tuning import TuningError
 
     y = synthetic_phone_prices(40, seed=0).y
     with pytest.raises(TuningError, match="folds"):
@@ -198,3 +197,12 @@ def test_shipped_model_matches_its_record():
 def test_real_data_quick_smoke_loader(real_data_path):
     data = load_phone_prices(real_data_path)
     assert len(data) == 1600 and np.bincount(data.y).tolist() == [400] * 4
+
+
+def test_trial_heads_are_the_model_heads():
+    from kerasnn.models import HEADS
+    from kerasnn.tuning import HEADS as TRIAL_HEADS
+
+    assert TRIAL_HEADS == HEADS
+    with pytest.raises(TuningError, match="head must be one of"):
+        TrialConfig(head="sigmoid")
