@@ -34,7 +34,6 @@ def test_cv_folds_partition_stratified_and_seeded():
 
 
 def test_cv_folds_rejects_bad_folds():
-
     y = synthetic_phone_prices(40, seed=0).y
     with pytest.raises(TuningError, match="folds"):
         cv_folds(y, 1)
