@@ -147,6 +147,18 @@ def export_onnx(model, standardizer, out: str | os.PathLike, *, sample_x: np.nda
 
     import kerasnn
 
+    props = model_metadata(
+        backend=keras.backend.backend(),
+        keras_version=keras.__version__,
+        kerasnn_version=kerasnn.__version__,
+        standardizer_mean=list(standardizer.mean),
+        standardizer_scale=list(standardizer.scale),
+        **(metadata or {}),
+    )
+    try:  # before the (slow) export: a model without provenance is never built
+        check_model_metadata(props)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
     out = Path(out)
     if out.is_dir():
         raise OutputError(f"{out}: is a directory; give the .onnx file path")
@@ -166,18 +178,6 @@ def export_onnx(model, standardizer, out: str | os.PathLike, *, sample_x: np.nda
         if len(inputs) == 1 and len(graph.output) == 1:
             _rename_value(graph, inputs[0].name, INPUT_NAME)
             _rename_value(graph, graph.output[0].name, OUTPUT_NAME)
-        props = model_metadata(
-            backend=keras.backend.backend(),
-            keras_version=keras.__version__,
-            kerasnn_version=kerasnn.__version__,
-            standardizer_mean=list(standardizer.mean),
-            standardizer_scale=list(standardizer.scale),
-            **(metadata or {}),
-        )
-        try:
-            check_model_metadata(props)
-        except ValueError as exc:
-            raise ExportError(str(exc)) from None
         onnx.helper.set_model_props(proto, props)
         _check_graph(proto)
         onnx.save(proto, str(tmp))
